@@ -1,0 +1,36 @@
+# Recipes for efbuild. Run them through ./dev, which prepares .venv first.
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+venv := justfile_directory() / ".venv/bin"
+
+# List the recipes
+default:
+    @just --list
+
+# Install efbuild and its test tools into .venv (./dev does this on first use)
+setup:
+    python3 -m venv .venv
+    {{venv}}/python -m pip install --quiet --upgrade pip
+    {{venv}}/python -m pip install --quiet rust-just -e '.[test]'
+
+# The headline job: build, check and install every official target this machine can build
+build-all *ARGS:
+    {{venv}}/efbuild targets build --all --install {{ARGS}}
+
+# Every test: fast unit tests and the integration tests that build real binaries
+test *ARGS:
+    {{venv}}/python -m pytest {{ARGS}}
+
+# Only the fast tier (no real builds)
+test-fast *ARGS:
+    {{venv}}/python -m pytest -m "not integration" {{ARGS}}
+
+# Rust and Python style checks
+lint:
+    cargo fmt --check
+    cargo clippy -p encoderfile-runtime --all-targets -- -D warnings
+    {{venv}}/python tools/gen_glibc_policies.py --check
+
+# Timings and sizes of cold and warm builds (prints figures; not a test)
+bench *ARGS:
+    {{venv}}/python bench/build_matrix.py {{ARGS}}

@@ -1,0 +1,3 @@
+from efbuild.cli import main
+
+main()

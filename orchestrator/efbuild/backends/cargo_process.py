@@ -1,0 +1,60 @@
+"""Running cargo (or a cargo wrapper) with its output kept in a log file."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from efbuild.backends.base import BuildRequest, cargo_output
+from efbuild.errors import BuildFailed
+
+LOG_TAIL_LINES = 40
+
+
+def tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def common_cargo_args(request: BuildRequest) -> list[str]:
+    return [
+        "--locked",
+        "-p", "encoderfile-runtime",
+        "--profile", request.profile,
+        "--manifest-path", str(request.project_dir / "Cargo.toml"),
+        "--target-dir", str(request.target_dir),
+        *request.toolchain.cargo_args,
+    ]
+
+
+def build_env(request: BuildRequest, extra: Mapping[str, str]) -> dict[str, str]:
+    env = {**os.environ, **request.toolchain.env, **extra}
+    # Colour codes make the kept log unreadable.
+    env["CARGO_TERM_COLOR"] = "never"
+    return env
+
+
+def run_logged(argv: Sequence[str], request: BuildRequest, env: Mapping[str, str]) -> Path:
+    """Run a cargo build, append its output to the log, return the binary it made."""
+    request.log_path.parent.mkdir(parents=True, exist_ok=True)
+    with request.log_path.open("a") as log:
+        log.write(f"$ {' '.join(argv)}\n")
+        log.flush()
+        try:
+            code = subprocess.run(list(argv), stdout=log, stderr=subprocess.STDOUT,
+                                  env=dict(env), cwd=request.project_dir).returncode
+        except OSError as exc:
+            raise BuildFailed(f"{request.target.key}: cannot run {argv[0]}: {exc.strerror}") from exc
+    if code != 0:
+        raise BuildFailed(
+            f"{request.target.key}: {Path(argv[0]).name} exited with {code}; log: {request.log_path}\n"
+            + tail(request.log_path)
+        )
+    binary = cargo_output(request)
+    if not binary.is_file():
+        raise BuildFailed(f"{request.target.key}: cargo succeeded but produced no {binary}")
+    return binary

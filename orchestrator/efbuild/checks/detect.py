@@ -1,0 +1,22 @@
+"""Guessing a binary's target triple from its header, for `efbuild check` without --target."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from efbuild.checks.elf import read_elf_info
+from efbuild.errors import ConfigError
+
+ELF_MAGIC = b"\x7fELF"
+
+
+def guess_triple(path: Path) -> str:
+    with path.open("rb") as handle:
+        magic = handle.read(4)
+    if magic == ELF_MAGIC:
+        info = read_elf_info(path)
+        arch = {"EM_X86_64": "x86_64", "EM_AARCH64": "aarch64"}.get(info.machine)
+        if arch is None:
+            raise ConfigError(f"{path}: an ELF file for {info.machine}, which efbuild has no target for")
+        return f"{arch}-unknown-linux-{'musl' if info.static else 'gnu'}"
+    raise ConfigError(f"{path}: not an ELF or Mach-O file; pass --target to say what it is meant to be")

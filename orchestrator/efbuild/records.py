@@ -1,0 +1,95 @@
+"""What efbuild remembers about each target's last build, under <work>/builds/<key>/."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from efbuild.backends.base import BINARY_NAME
+from efbuild.fingerprint import file_sha256
+from efbuild.fsutil import atomic_write_json
+
+RECORD_SCHEMA = 1
+
+
+@dataclass(frozen=True)
+class BuildPaths:
+    root: Path
+
+    @classmethod
+    def for_key(cls, work_dir: Path, key: str) -> "BuildPaths":
+        return cls(work_dir / "builds" / key)
+
+    @property
+    def record(self) -> Path:
+        return self.root / "record.json"
+
+    @property
+    def binary(self) -> Path:
+        return self.root / BINARY_NAME
+
+    @property
+    def log(self) -> Path:
+        return self.root / "build.log"
+
+    @property
+    def cargo_target(self) -> Path:
+        return self.root / "cargo-target"
+
+
+@dataclass(frozen=True)
+class BuildRecord:
+    key: str
+    triple: str
+    backend: str
+    profile: str
+    fingerprint: str
+    source_hash: str
+    binary: str
+    sha256: str
+    size: int
+    status: str  # passed | failed
+    checks: list[dict[str, Any]]
+    toolchain: dict[str, str]
+    backend_identity: dict[str, str]
+    glibc_policy: str | None
+    macos_min: str | None
+    built_at: str
+    duration_seconds: float
+    schema: int = RECORD_SCHEMA
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def glibc_required(self) -> str | None:
+        for check in self.checks:
+            if check.get("check") == "elf":
+                return check.get("facts", {}).get("glibc_required")
+        return None
+
+    def binary_intact(self) -> bool:
+        path = Path(self.binary)
+        return path.is_file() and file_sha256(path) == self.sha256
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self) | {"glibc_required": self.glibc_required}
+
+
+def save_record(paths: BuildPaths, record: BuildRecord) -> None:
+    atomic_write_json(paths.record, record.to_json())
+
+
+def load_record(paths: BuildPaths) -> BuildRecord | None:
+    """The last record, or None when there is none or it is unreadable (then we rebuild)."""
+    try:
+        raw = json.loads(paths.record.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(raw, dict) or raw.get("schema") != RECORD_SCHEMA:
+        return None
+    raw.pop("glibc_required", None)
+    try:
+        return BuildRecord(**raw)
+    except TypeError:
+        return None
