@@ -97,7 +97,7 @@ class _Job:
 
     @property
     def paths(self) -> BuildPaths:
-        return BuildPaths.for_key(self.settings.work_dir, self.target.key)
+        return BuildPaths.for_target(self.settings.work_dir, self.target)
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started

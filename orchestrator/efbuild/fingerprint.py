@@ -22,6 +22,9 @@ IGNORED_DIRS = {"target", ".git", "__pycache__"}
 RELEVANT_ENV = ("RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_PROFILE_RELEASE_LTO", "CARGO_BUILD_RUSTFLAGS")
 
 
+PATH_VALUED_ENV = {"RUSTC", "CARGO"}
+
+
 def _crate_files(crate_dir: Path) -> Iterable[Path]:
     for path in sorted(crate_dir.rglob("*")):
         if path.is_file() and not IGNORED_DIRS.intersection(path.relative_to(crate_dir).parts):
@@ -53,8 +56,15 @@ def build_fingerprint(*, source: str, target: Target, toolchain: Toolchain, back
         "efbuild": __version__,
         "source": source,
         "target": target_settings(target),
-        "toolchain": toolchain.describe() | {"rustc_verbose": toolchain.compiler.verbose_version},
-        "toolchain_env": dict(toolchain.env),
+        # Versions, not paths: the same compiler reached through another path (a wrapper,
+        # a different PATH) builds the same binary.
+        "toolchain": {
+            "route": toolchain.route,
+            "rustc_verbose": toolchain.compiler.verbose_version,
+            "cargo_version": toolchain.compiler.cargo_version,
+            "std_source": toolchain.std_source,
+        },
+        "toolchain_env": {k: v for k, v in toolchain.env.items() if k not in PATH_VALUED_ENV},
         "toolchain_args": list(toolchain.cargo_args),
         "backend": backend,
         "backend_identity": dict(backend_identity),

@@ -10,6 +10,7 @@ from typing import Any
 from efbuild.backends.base import BINARY_NAME
 from efbuild.fingerprint import file_sha256
 from efbuild.fsutil import atomic_write_json
+from efbuild.target import Target
 
 RECORD_SCHEMA = 1
 
@@ -19,8 +20,9 @@ class BuildPaths:
     root: Path
 
     @classmethod
-    def for_key(cls, work_dir: Path, key: str) -> "BuildPaths":
-        return cls(work_dir / "builds" / key)
+    def for_target(cls, work_dir: Path, target: Target) -> "BuildPaths":
+        """One dir per (key, backend): a native and a zig build of a triple never collide."""
+        return cls(work_dir / "builds" / target.key / target.backend)
 
     @property
     def record(self) -> Path:

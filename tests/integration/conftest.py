@@ -36,8 +36,8 @@ class Farm:
         assert done.returncode == expect_code, f"exit {done.returncode}\n{done.stdout}\n{done.stderr}"
         return json.loads(done.stdout)
 
-    def build_dir(self, key: str) -> Path:
-        return self.work_dir / "builds" / key
+    def build_dir(self, key: str, backend: str = "zig") -> Path:
+        return self.work_dir / "builds" / key / backend
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from efbuild.checks.elf import read_elf_info
+from efbuild.checks.elf import ElfReadError, read_elf_info
 from efbuild.errors import ConfigError
 
 ELF_MAGIC = b"\x7fELF"
@@ -14,9 +14,11 @@ def guess_triple(path: Path) -> str:
     with path.open("rb") as handle:
         magic = handle.read(4)
     if magic == ELF_MAGIC:
-        info = read_elf_info(path)
-        arch = {"EM_X86_64": "x86_64", "EM_AARCH64": "aarch64"}.get(info.machine)
-        if arch is None:
+        try:
+            info = read_elf_info(path)
+        except ElfReadError as exc:
+            raise ConfigError(f"{path}: {exc}") from exc
+        if info.arch is None:
             raise ConfigError(f"{path}: an ELF file for {info.machine}, which efbuild has no target for")
-        return f"{arch}-unknown-linux-{'musl' if info.static else 'gnu'}"
+        return f"{info.arch}-unknown-linux-{'musl' if info.is_static else 'gnu'}"
     raise ConfigError(f"{path}: not an ELF or Mach-O file; pass --target to say what it is meant to be")

@@ -57,7 +57,7 @@ def install_command(ctx: Context, triples: tuple[str, ...], version: str | None,
     version = version or settings.runtime_version()
     installed = 0
     for target in targets:
-        record = load_record(BuildPaths.for_key(settings.work_dir, target.key))
+        record = load_record(BuildPaths.for_target(settings.work_dir, target))
         if record is None or record.status != "passed" or not record.binary_intact():
             err.print(f"[yellow]{target.key}[/]: no passing build to install (efbuild targets build {target.key})")
             continue

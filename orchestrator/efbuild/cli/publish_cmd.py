@@ -39,7 +39,7 @@ def publish_command(ctx: Context, triples: tuple[str, ...], version: str | None,
                               backend=None, glibc=glibc)
     records, missing = [], []
     for target in targets:
-        record = load_record(BuildPaths.for_key(settings.work_dir, target.key))
+        record = load_record(BuildPaths.for_target(settings.work_dir, target))
         (records if record else missing).append(record or target.key)
     if missing and triples:
         raise NothingToDo(f"no build of {', '.join(missing)}",
