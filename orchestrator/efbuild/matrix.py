@@ -22,7 +22,7 @@ from efbuild.triples import Triple, parse_glibc_version, parse_triple
 
 TARGET_KEYS = frozenset(
     {"triple", "arch", "os", "abi", "official", "description", "backend", "glibc",
-     "macos_min", "static", "smoke"}
+     "macos_min", "static", "smoke", "rustflags"}
 )
 SMOKE_KEYS = frozenset({"args", "expect_exit", "expect_output"})
 ABI_SECTIONS = ("gnu", "musl", "darwin")
@@ -135,6 +135,9 @@ def _validate_consistency(triple: Triple, values: Mapping[str, Any], where: str)
         _expect_type(values, key, bool, where)
     for key in ("backend", "description", "glibc", "macos_min"):
         _expect_type(values, key, str, where)
+    flags = values.get("rustflags", [])
+    if not (isinstance(flags, list) and all(isinstance(f, str) for f in flags)):
+        raise ConfigError(f"{where}: 'rustflags' must be a list of strings")
 
 
 def _finish(triple: Triple, layer: _Layer, file_glibc: str | None) -> Target:
@@ -158,6 +161,7 @@ def _finish(triple: Triple, layer: _Layer, file_glibc: str | None) -> Target:
         official=bool(values.get("official", False)),
         description=values.get("description", ""),
         smoke=values["smoke"],
+        rustflags=tuple(values.get("rustflags", ())),
         origin=dict(layer.origin),
     )
 

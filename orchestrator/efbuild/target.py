@@ -32,6 +32,7 @@ class Target:
     official: bool = False
     description: str = ""
     smoke: tuple[SmokeRun, ...] = ()
+    rustflags: tuple[str, ...] = ()  # extra rustc flags for this target's own code and std
     # setting name -> where its value came from: default, file:<path>, command line, env:<VAR>
     origin: dict[str, str] = field(default_factory=dict, compare=False)
 

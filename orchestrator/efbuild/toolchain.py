@@ -46,6 +46,15 @@ class Compiler:
     def version_line(self) -> str:
         return self.verbose_version.splitlines()[0] if self.verbose_version else "unknown"
 
+    @property
+    def host(self) -> str:
+        match = re.search(r"^host: (\S+)", self.verbose_version, re.M)
+        return match.group(1) if match else "unknown"
+
+    def can_strip_macho(self) -> bool:
+        """rustc strips Mach-O output with the rust-objcopy of its own sysroot; Debian's lacks it."""
+        return (self.sysroot / "lib" / "rustlib" / self.host / "bin" / "rust-objcopy").is_file()
+
     def has_std(self, triple: str) -> bool:
         return (self.sysroot / "lib" / "rustlib" / triple / "lib").is_dir()
 

@@ -33,6 +33,11 @@ def common_cargo_args(request: BuildRequest) -> list[str]:
 
 def build_env(request: BuildRequest, extra: Mapping[str, str]) -> dict[str, str]:
     env = {**os.environ, **request.toolchain.env, **extra}
+    if request.target.rustflags:
+        # RUSTFLAGS, not target.<triple>.rustflags: cargo-zigbuild sets its own flags through
+        # the environment, which would shadow the config. With --target, RUSTFLAGS reaches
+        # the target's code (and a -Zbuild-std std) but not build scripts.
+        env["RUSTFLAGS"] = " ".join(filter(None, [env.get("RUSTFLAGS", ""), *request.target.rustflags]))
     # Colour codes make the kept log unreadable.
     env["CARGO_TERM_COLOR"] = "never"
     return env

@@ -73,4 +73,7 @@ class ZigBackend:
         }
         if target.is_darwin and target.macos_min:
             env["MACOSX_DEPLOYMENT_TARGET"] = target.macos_min
+        if target.is_darwin and not request.toolchain.compiler.can_strip_macho():
+            # Without rust-objcopy the profile's `strip` makes rustc fail; ship unstripped.
+            env[f"CARGO_PROFILE_{request.profile.upper().replace('-', '_')}_STRIP"] = "false"
         return run_logged(argv, request, build_env(request, env))

@@ -13,6 +13,7 @@ from efbuild.cli.check_cmd import check_command
 from efbuild.cli.common import Context
 from efbuild.cli.publish_cmd import publish_command
 from efbuild.cli.targets_cmd import targets_group
+from efbuild.cli.toolchain_cmd import toolchain_group
 from efbuild.errors import EfbuildError
 from efbuild.ui import err
 
@@ -41,6 +42,7 @@ cli.add_command(targets_group)
 cli.add_command(check_command)
 cli.add_command(publish_command)
 cli.add_command(cache_group)
+cli.add_command(toolchain_group)
 
 
 def main(argv: list[str] | None = None) -> None:
