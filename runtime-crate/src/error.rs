@@ -4,16 +4,15 @@ use std::fmt;
 use std::io::{self, Write};
 use std::path::PathBuf;
 
-use crate::format::FooterError;
+use crate::format::FormatError;
 
 /// Process exit codes. 0 is success; 2 is clap's code for usage errors.
 pub mod exit_code {
     /// Bad command line (set by clap itself).
-    #[allow(dead_code)]
     pub const USAGE: u8 = 2;
     /// The executable carries no encoderfile payload (a bare base binary).
     pub const NO_PAYLOAD: u8 = 3;
-    /// A payload is present but its footer (or, later, manifest) is invalid.
+    /// A payload is present but invalid (any error kind but `no_payload`).
     pub const INVALID_PAYLOAD: u8 = 4;
     /// The executable could not be located or read, or output failed.
     pub const IO: u8 = 5;
@@ -29,15 +28,21 @@ pub enum Error {
         path: PathBuf,
         source: io::Error,
     },
+    /// Reading part of the container failed; reads as "cannot <action> of <path>".
+    Read {
+        action: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
     /// Writing the result to stdout failed.
     Output { source: io::Error },
-    /// The executable ends without an encoderfile footer.
+    /// The executable ends without an encoderfile footer (kind `no_payload`).
     NoPayload { path: PathBuf },
-    /// The footer magic is present but the footer is invalid.
-    InvalidFooter {
+    /// The payload is invalid: any other error kind.
+    Invalid {
         path: PathBuf,
         file_len: u64,
-        source: FooterError,
+        source: FormatError,
     },
 }
 
@@ -45,8 +50,11 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::NoPayload { .. } => exit_code::NO_PAYLOAD,
-            Error::InvalidFooter { .. } => exit_code::INVALID_PAYLOAD,
-            Error::CurrentExe { .. } | Error::Io { .. } | Error::Output { .. } => exit_code::IO,
+            Error::Invalid { .. } => exit_code::INVALID_PAYLOAD,
+            Error::CurrentExe { .. }
+            | Error::Io { .. }
+            | Error::Read { .. }
+            | Error::Output { .. } => exit_code::IO,
         }
     }
 
@@ -84,20 +92,27 @@ impl fmt::Display for Error {
                 path,
                 source,
             } => write!(f, "cannot {action} {}: {source}", path.display()),
+            Error::Read {
+                action,
+                path,
+                source,
+            } => write!(f, "cannot {action} of {}: {source}", path.display()),
             Error::Output { source } => write!(f, "cannot write to stdout: {source}"),
             Error::NoPayload { path } => write!(
                 f,
                 "this is an encoderfile base binary with no model attached ({})",
                 path.display()
             ),
-            Error::InvalidFooter {
+            Error::Invalid {
                 path,
                 file_len,
                 source,
             } => write!(
                 f,
-                "invalid encoderfile footer in {} ({file_len} bytes): {source}",
-                path.display()
+                "invalid encoderfile {} in {} ({file_len} bytes): {source} [{}]",
+                source.section(),
+                path.display(),
+                source.kind()
             ),
         }
     }
@@ -106,10 +121,11 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::CurrentExe { source } | Error::Io { source, .. } | Error::Output { source } => {
-                Some(source)
-            }
-            Error::InvalidFooter { source, .. } => Some(source),
+            Error::CurrentExe { source }
+            | Error::Io { source, .. }
+            | Error::Read { source, .. }
+            | Error::Output { source } => Some(source),
+            Error::Invalid { source, .. } => Some(source),
             Error::NoPayload { .. } => None,
         }
     }

@@ -132,12 +132,14 @@ def _check_manifest_bounds(footer: Footer, file_length: int, path: Path) -> None
         raise ContainerError("manifest_out_of_bounds",
                              f"{path}: manifest at offset {footer.metadata_offset} length {footer.metadata_length} "
                              f"does not fit in the {limit} bytes before the footer")
+    if footer.metadata_length > MAX_MANIFEST_LENGTH:
+        # Checked before reading, so a hostile length never becomes an allocation.
+        raise ContainerError("manifest_out_of_bounds",
+                             f"{path}: manifest of {footer.metadata_length} bytes exceeds the "
+                             f"{MAX_MANIFEST_LENGTH}-byte limit (the Rust runtime's too)")
 
 
 def _decode_manifest(data: bytes, path: Path) -> manifest_pb2.EncoderfileManifest:
-    if len(data) > MAX_MANIFEST_LENGTH:
-        raise ContainerError("bad_manifest", f"{path}: manifest of {len(data)} bytes exceeds the "
-                                             f"{MAX_MANIFEST_LENGTH}-byte limit")
     manifest = manifest_pb2.EncoderfileManifest()
     try:
         manifest.ParseFromString(data)

@@ -12,8 +12,13 @@
 //!
 //! `metadata_offset` is the absolute file offset of the protobuf manifest
 //! (= size of the base binary) and `metadata_length` its size in bytes.
+//!
+//! The magic is the first 8 bytes of the footer, i.e. bytes `len-32..len-24`
+//! of the file.
 
 use std::fmt;
+
+use super::{hex, ErrorKind};
 
 /// Size of the footer in bytes.
 pub const FOOTER_LEN: usize = 32;
@@ -45,12 +50,13 @@ pub struct ManifestRegion {
     pub length: u64,
 }
 
-/// Everything that can be wrong with a footer.
+/// Everything that can be wrong with a footer. [`FooterError::kind`] maps
+/// each to its shared error kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FooterError {
-    /// Fewer than 32 bytes were given.
+    /// Not exactly 32 bytes were given to [`Footer::parse`].
     TooShort { len: usize },
-    /// The first 8 bytes are not `ENCFILE\0`.
+    /// The first 8 bytes are not `ENCFILE\0`: no payload (a bare base binary).
     BadMagic { found: [u8; 8] },
     /// A format version other than 1.
     UnsupportedVersion { found: u32 },
@@ -118,12 +124,19 @@ impl fmt::Display for FooterError {
 
 impl std::error::Error for FooterError {}
 
-fn hex(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push_str(&format!("{b:02x}"));
+impl FooterError {
+    /// The shared error kind of this failure.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            FooterError::TooShort { .. } | FooterError::FileTooShort { .. } => ErrorKind::Truncated,
+            FooterError::BadMagic { .. } => ErrorKind::NoPayload,
+            FooterError::UnsupportedVersion { .. } => ErrorKind::UnsupportedVersion,
+            FooterError::MissingProtobufFlag { .. } => ErrorKind::MissingProtobufFlag,
+            FooterError::EmptyManifest { .. }
+            | FooterError::RegionOverflow { .. }
+            | FooterError::RegionPastEnd { .. } => ErrorKind::ManifestOutOfBounds,
+        }
     }
-    out
 }
 
 /// True if `bytes` starts with the footer magic.
@@ -144,10 +157,8 @@ fn u64_at(bytes: &[u8; FOOTER_LEN], at: usize) -> u64 {
 }
 
 impl Footer {
-    /// A version-1 footer with the protobuf flag set.
-    // The runtime only reads footers; writing is used by tests (and mirrors
-    // what the packer writes).
-    #[cfg_attr(not(test), allow(dead_code))]
+    /// A version-1 footer with the protobuf flag set. (The runtime only reads
+    /// footers; writing is for tests and [`super::pack`], mirroring the packer.)
     pub fn new_v1(metadata_offset: u64, metadata_length: u64) -> Self {
         Footer {
             format_version: SUPPORTED_FORMAT_VERSION,
@@ -177,7 +188,6 @@ impl Footer {
     }
 
     /// Encodes the footer (the inverse of [`Footer::parse`]).
-    #[cfg_attr(not(test), allow(dead_code))]
     pub fn to_bytes(self) -> [u8; FOOTER_LEN] {
         let mut out = [0u8; FOOTER_LEN];
         out[..8].copy_from_slice(&MAGIC);
@@ -346,6 +356,36 @@ mod tests {
             Footer::new_v1(1 << 40, 1).validate(100),
             Err(FooterError::RegionPastEnd { .. })
         ));
+    }
+
+    #[test]
+    fn kinds() {
+        assert_eq!(
+            FooterError::TooShort { len: 3 }.kind(),
+            ErrorKind::Truncated
+        );
+        assert_eq!(
+            FooterError::FileTooShort { file_len: 3 }.kind(),
+            ErrorKind::Truncated
+        );
+        assert_eq!(
+            Footer::parse(&[0u8; 32]).unwrap_err().kind(),
+            ErrorKind::NoPayload
+        );
+        let cases = [
+            (hand_built(2, 10, 10, 1), ErrorKind::UnsupportedVersion),
+            (hand_built(1, 10, 10, 2), ErrorKind::MissingProtobufFlag),
+            (hand_built(1, 10, 0, 1), ErrorKind::ManifestOutOfBounds),
+            (
+                hand_built(1, u64::MAX, 2, 1),
+                ErrorKind::ManifestOutOfBounds,
+            ),
+            (hand_built(1, 10, 100, 1), ErrorKind::ManifestOutOfBounds),
+        ];
+        for (bytes, kind) in cases {
+            let err = Footer::parse(&bytes).unwrap().validate(64).unwrap_err();
+            assert_eq!(err.kind(), kind, "{err}");
+        }
     }
 
     #[test]
