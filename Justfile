@@ -15,10 +15,13 @@ setup:
 
 # The headline job: build, check and install every official target this machine can build
 build-all *ARGS:
-    {{venv}}/efbuild targets build --all --install {{ARGS}}
+    {{venv}}/efbuild toolchain install
+    {{venv}}/efbuild targets build --all --install --jobs 2 {{ARGS}}
 
 # Every test: fast unit tests and the integration tests that build real binaries
 test *ARGS:
+    {{venv}}/efbuild toolchain install
+    cargo test --workspace --locked -j 2
     {{venv}}/python -m pytest {{ARGS}}
 
 # Only the fast tier (no real builds)

@@ -7,6 +7,7 @@ Every setting of a resolved `Target` remembers where its value came from, so tha
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
@@ -140,23 +141,34 @@ def _validate_consistency(triple: Triple, values: Mapping[str, Any], where: str)
         raise ConfigError(f"{where}: 'rustflags' must be a list of strings")
 
 
-def _finish(triple: Triple, layer: _Layer, file_glibc: str | None) -> Target:
+def _build_key(triple: Triple, glibc: str | None, macos_min: str | None, file_floor: Mapping[str, Any]) -> str:
+    """A floor other than the file's own is a different build of the same triple."""
+    key = triple.cargo
+    if glibc is not None and glibc != file_floor.get("glibc"):
+        key += f".{glibc}"
+    if macos_min is not None and macos_min != file_floor.get("macos_min"):
+        key += f".macos-{macos_min}"
+    return key
+
+
+def _finish(triple: Triple, layer: _Layer, file_floor: Mapping[str, Any]) -> Target:
     values, abi = layer.values, abi_of(triple)
     glibc = parse_glibc_version(values["glibc"]) if abi == "gnu" and "glibc" in values else None
     if glibc is not None:
         load_policy(glibc)  # a floor without a policy could never be checked
     _check_backend(values["backend"], layer.origin.get("backend", "default"))
-    # A floor other than the file's own is a different build of the same triple.
-    key = triple.cargo if glibc is None or glibc == file_glibc else f"{triple.cargo}.{glibc}"
+    macos_min = values.get("macos_min") if abi == "darwin" else None
+    if macos_min is not None and not re.fullmatch(r"\d+(\.\d+){0,2}", str(macos_min)):
+        raise ConfigError(f"'{macos_min}' is not a macOS version", hint="macOS versions look like 11.0 or 13.3")
     return Target(
-        key=key,
+        key=_build_key(triple, glibc, macos_min, file_floor),
         triple=triple.cargo,
         arch=triple.arch,
         os=triple.family,
         abi=abi,
         backend=values["backend"],
         glibc=glibc,
-        macos_min=values.get("macos_min") if abi == "darwin" else None,
+        macos_min=macos_min,
         static=bool(values.get("static", False)) if abi == "musl" else False,
         official=bool(values.get("official", False)),
         description=values.get("description", ""),
@@ -234,8 +246,9 @@ class Matrix:
             {"backend": overrides.backend, "glibc": overrides.glibc, "macos_min": overrides.macos_min},
             "command line",
         )
-        file_glibc = file.values.get("glibc", defaults.get("glibc")) if file else defaults.get("glibc")
-        return _finish(triple, layer, file_glibc)
+        source = file.values if file else {}
+        file_floor = {k: source.get(k, defaults.get(k)) for k in ("glibc", "macos_min")}
+        return _finish(triple, layer, file_floor)
 
     def select(self, names: list[str], *, all_official: bool, include_custom: bool) -> list[str]:
         """The triples a command acts on, in matrix order, without duplicates."""

@@ -50,7 +50,7 @@ def farm(tmp_path_factory) -> Farm:
 @pytest.fixture(scope="session")
 def build_all(farm: Farm) -> dict:
     """`efbuild targets build --all --install`: what the README's first command runs."""
-    return farm.efbuild_json("targets", "build", "--all", "--install")
+    return farm.efbuild_json("targets", "build", "--all", "--install", "--jobs", "2")
 
 
 @pytest.fixture(scope="session")

@@ -40,6 +40,11 @@ def _glibc_callback(ctx: click.Context, param: click.Parameter, value: str | Non
     return parse_glibc_version(value) if value else None
 
 
+def macos_min_option(func):
+    return click.option("--macos-min", metavar="X.Y",
+                        help="Minimum macOS for darwin targets: MACOSX_DEPLOYMENT_TARGET and the check's ceiling.")(func)
+
+
 def cache_dir_option(func):
     return click.option("--cache-dir", type=click.Path(file_okay=False),
                         help="The packer's cache dir. [env ENCODERFILE_CACHE_DIR; default ~/.cache/encoderfile]")(func)

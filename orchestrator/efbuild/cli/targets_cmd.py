@@ -9,7 +9,7 @@ import click
 from rich.table import Table
 
 from efbuild.build import BUILD_FAILED, CHECK_FAILED, SKIPPED, BuildOptions, build_targets
-from efbuild.cli.common import (Context, cache_dir_option, glibc_option, json_option, pass_context,
+from efbuild.cli.common import (Context, cache_dir_option, glibc_option, json_option, macos_min_option, pass_context,
                                 resolve_targets)
 from efbuild.errors import CheckFailed, BuildFailed, ToolchainUnavailable
 from efbuild.fingerprint import target_settings
@@ -52,11 +52,13 @@ def list_command(ctx: Context, as_json: bool) -> None:
 @click.argument("triple")
 @click.option("--backend", help="Override the backend.")
 @glibc_option
+@macos_min_option
 @json_option
 @pass_context
-def show_command(ctx: Context, triple: str, backend: str | None, glibc: str | None, as_json: bool) -> None:
+def show_command(ctx: Context, triple: str, backend: str | None, glibc: str | None, macos_min: str | None,
+                 as_json: bool) -> None:
     target = resolve_targets(ctx, (triple,), all_official=False, include_custom=False,
-                             backend=backend, glibc=glibc)[0]
+                             backend=backend, glibc=glibc, macos_min=macos_min)[0]
     if as_json:
         emit_json("targets show", {"target": _target_json(target)})
         return
@@ -105,6 +107,7 @@ Exit codes: 0 ok, 2 bad input, 3 a named target cannot be built here,
 @click.option("--custom", "include_custom", is_flag=True, help="Also every custom (non-official) target file.")
 @click.option("--backend", help="Build with this backend instead of each target's default (zig, native).")
 @glibc_option
+@macos_min_option
 @click.option("--profile", default="release", show_default=True, help="cargo profile.")
 @click.option("--force", is_flag=True, help="Rebuild even if nothing changed.")
 @click.option("--install", is_flag=True, help="Install passing builds into the packer's cache.")
@@ -116,10 +119,10 @@ Exit codes: 0 ok, 2 bad input, 3 a named target cannot be built here,
 @json_option
 @pass_context
 def build_command(ctx: Context, triples: tuple[str, ...], all_official: bool, include_custom: bool,
-                  backend: str | None, glibc: str | None, profile: str, force: bool, install: bool,
+                  backend: str | None, glibc: str | None, macos_min: str | None, profile: str, force: bool, install: bool,
                   install_version: str | None, jobs: int, cache_dir: str | None, as_json: bool) -> None:
     targets = resolve_targets(ctx, triples, all_official=all_official, include_custom=include_custom,
-                              backend=backend, glibc=glibc)
+                              backend=backend, glibc=glibc, macos_min=macos_min)
     options = BuildOptions(profile=profile, force=force, install=install,
                            install_version=install_version, jobs=jobs)
     settings = ctx.settings(cache_dir)
