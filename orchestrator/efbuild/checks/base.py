@@ -25,6 +25,12 @@ class CheckResult:
     problems: tuple[str, ...] = ()  # one line per offence, naming it exactly
     facts: Mapping[str, Any] = field(default_factory=dict)  # JSON-able findings
 
+    @classmethod
+    def unreadable(cls, check: str, kind: str, error: Exception, facts: Mapping[str, Any]) -> "CheckResult":
+        """The result for a file the check cannot even parse."""
+        return cls(check=check, status="failed", summary=f"not a readable {kind} file",
+                   problems=(str(error),), facts=dict(facts))
+
     @property
     def passed(self) -> bool:
         return self.status != "failed"

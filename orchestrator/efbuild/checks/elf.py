@@ -454,13 +454,7 @@ class ElfCheck:
         try:
             info = read_elf_info(binary)
         except ElfReadError as exc:
-            return CheckResult(
-                check=self.name,
-                status="failed",
-                summary="not a readable ELF file",
-                problems=(str(exc),),
-                facts={"path": str(binary)},
-            )
+            return CheckResult.unreadable(self.name, "ELF", exc, {"path": str(binary)})
         problems = collect_problems(info, target, policy)
         summary = (
             failure_summary(problems, target, info)

@@ -637,13 +637,8 @@ class MachOCheck:
         try:
             info = read_macho_info(binary)
         except MachOReadError as exc:
-            return CheckResult(
-                check=self.name,
-                status="failed",
-                summary="not a readable Mach-O file",
-                problems=(str(exc),),
-                facts={"path": str(binary), "policy_macos_min": policy},
-            )
+            return CheckResult.unreadable(self.name, "Mach-O", exc,
+                                          {"path": str(binary), "policy_macos_min": policy})
         problems = collect_problems(info, target, policy)
         return CheckResult(
             check=self.name,
