@@ -1,0 +1,3 @@
+from efbuild.packer.cli import main
+
+main()
