@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from filelock import FileLock
+
 from efbuild import cache
 from efbuild.backends import BuildRequest, get_backend
 from efbuild.checks import CheckContext, CheckResult, run_checks
@@ -191,7 +193,11 @@ def _build_one(job: _Job) -> Outcome:
 def _run_job(job: _Job) -> Outcome:
     job.started = time.monotonic()
     job.reporter.step(job.target, "preparing")
-    outcome = _build_one(job)
+    job.paths.root.mkdir(parents=True, exist_ok=True)
+    # Two efbuild runs building the same target would otherwise interleave their logs
+    # and records; the second waits and then finds the first's build up to date.
+    with FileLock(str(job.paths.root / ".lock")):
+        outcome = _build_one(job)
     job.reporter.finished(outcome)
     return outcome
 

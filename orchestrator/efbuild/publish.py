@@ -96,6 +96,7 @@ def _asset_entry(record: BuildRecord, archive: Path) -> dict[str, Any]:
         "glibc_required": record.glibc_required,
         "glibc_policy": record.glibc_policy,
         "macos_min": record.macos_min,
+        "macos_required": record.macos_required,
         "backend": record.backend,
         "backend_tools": record.backend_identity,
         "toolchain": record.toolchain,

@@ -70,12 +70,28 @@ class BuildRecord:
                 return check.get("facts", {}).get("glibc_required")
         return None
 
+    @property
+    def macos_required(self) -> str | None:
+        for check in self.checks:
+            if check.get("check") == "macho":
+                return check.get("facts", {}).get("macos_min_required")
+        return None
+
+    @property
+    def floor_required(self) -> str:
+        """What the binary needs of the system it runs on, for tables."""
+        if self.glibc_required:
+            return f"glibc {self.glibc_required}"
+        if self.macos_required:
+            return f"macOS {self.macos_required}"
+        return "static" if any(c.get("facts", {}).get("static") for c in self.checks) else "-"
+
     def binary_intact(self) -> bool:
         path = Path(self.binary)
         return path.is_file() and file_sha256(path) == self.sha256
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self) | {"glibc_required": self.glibc_required}
+        return asdict(self) | {"glibc_required": self.glibc_required, "macos_required": self.macos_required}
 
 
 def save_record(paths: BuildPaths, record: BuildRecord) -> None:
@@ -91,6 +107,7 @@ def load_record(paths: BuildPaths) -> BuildRecord | None:
     if not isinstance(raw, dict) or raw.get("schema") != RECORD_SCHEMA:
         return None
     raw.pop("glibc_required", None)
+    raw.pop("macos_required", None)
     try:
         return BuildRecord(**raw)
     except TypeError:

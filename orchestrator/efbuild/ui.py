@@ -104,7 +104,7 @@ def reporter_for(targets: list[Target]):
 
 def summary_table(outcomes: list[Outcome]) -> Table:
     table = Table(title="summary", title_justify="left")
-    for column in ("target", "backend", "state", "time", "glibc needed", "size", "detail"):
+    for column in ("target", "backend", "route", "state", "time", "needs", "size", "detail"):
         table.add_column(column)
     for outcome in outcomes:
         record = outcome.record
@@ -114,9 +114,10 @@ def summary_table(outcomes: list[Outcome]) -> Table:
         table.add_row(
             outcome.target.key,
             outcome.target.backend,
+            record.toolchain.get("route", "-") if record else "-",
             Text(outcome.state, style=STATE_STYLE.get(outcome.state, "white")),
             seconds(outcome.seconds),
-            (record.glibc_required or "-") if record else "-",
+            record.floor_required if record else "-",
             f"{record.size / 1e6:.1f} MB" if record else "-",
             detail,
         )
