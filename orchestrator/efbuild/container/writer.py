@@ -11,6 +11,7 @@ complete: it is written to a temp file beside `out`, fsync'd, then renamed.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
@@ -157,13 +158,46 @@ def _write_body(dest: BinaryIO, base_binary: Path, base_length: int, manifest_by
     dest.write(footer.encode())
 
 
+_NO_KERNEL_COPY = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF}
+
+
 def _copy_exactly(source: BinaryIO, dest: BinaryIO, length: int, *, what: str) -> None:
     """Copy a whole stream, failing if it is not `length` bytes (changed since measured)."""
     start = dest.tell()
-    shutil.copyfileobj(source, dest, CHUNK_SIZE)
+    if not _kernel_copy(source, dest, length):
+        shutil.copyfileobj(source, dest, CHUNK_SIZE)
     copied = dest.tell() - start
-    if copied != length:
-        raise OSError(f"{what} changed while packing: measured {length} bytes, copied {copied}")
+    if copied != length or source.read(1):
+        raise OSError(f"{what} changed while packing: measured {length} bytes, copied {copied}"
+                      f"{' and more remained' if copied == length else ''}")
+
+
+def _kernel_copy(source: BinaryIO, dest: BinaryIO, length: int) -> bool:
+    """Copy `length` bytes file-to-file inside the kernel (no trip through Python), if possible.
+
+    Returns False, having copied nothing, where the sources are not plain files or the
+    platform or file system cannot do it; the caller then copies in user space.
+    """
+    copy_range = getattr(os, "copy_file_range", None)
+    try:
+        in_fd, out_fd = source.fileno(), dest.fileno()
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        return False
+    if copy_range is None:
+        return False
+    dest.flush()
+    remaining = length
+    while remaining:
+        try:
+            copied = copy_range(in_fd, out_fd, min(remaining, 1 << 30))
+        except OSError as exc:
+            if remaining == length and exc.errno in _NO_KERNEL_COPY:
+                return False
+            raise
+        if copied == 0:  # the source ended early; the length check reports it
+            break
+        remaining -= copied
+    return True
 
 
 def _write_atomically(out: Path, write: Callable[[BinaryIO], None]) -> None:
