@@ -16,7 +16,7 @@ from pathlib import Path
 
 from efbuild.checks.run import host_arch
 from efbuild.target import Target
-from efbuild.toolchain import DEBIAN_ARCH, Missing, resolve_toolchain
+from efbuild.toolchain import DEBIAN_ARCH
 from efbuild.triples import host_triple
 
 
@@ -98,11 +98,6 @@ def can_install() -> tuple[bool, str]:
     if os.geteuid() != 0:
         return False, "installing packages needs root"
     return True, ""
-
-
-def still_missing(target: Target) -> Missing | None:
-    toolchain = resolve_toolchain(target)
-    return toolchain if isinstance(toolchain, Missing) else None
 
 
 def run_plan(plan: Plan, log) -> None:

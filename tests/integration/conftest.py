@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROJECT_DIR, run_efbuild
+from tests.conftest import run_efbuild
 
 HOST = "x86_64-unknown-linux-gnu"
 

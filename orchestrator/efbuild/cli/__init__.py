@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import sys
-
 import click
 
 from efbuild import __version__
@@ -12,10 +9,9 @@ from efbuild.cli.cache_cmd import cache_group
 from efbuild.cli.check_cmd import check_command
 from efbuild.cli.common import Context
 from efbuild.cli.publish_cmd import publish_command
+from efbuild.cli.runner import run_click
 from efbuild.cli.targets_cmd import targets_group
 from efbuild.cli.toolchain_cmd import toolchain_group
-from efbuild.errors import EfbuildError
-from efbuild.ui import err
 
 HELP = """Build, check, publish and install encoderfile base binaries for every target.
 
@@ -46,25 +42,4 @@ cli.add_command(toolchain_group)
 
 
 def main(argv: list[str] | None = None) -> None:
-    try:
-        cli.main(args=argv, prog_name="efbuild", standalone_mode=False)
-    except click.exceptions.Abort:
-        err.print("aborted")
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except EfbuildError as exc:
-        err.print(f"[bold red]error[/]: {exc.message}", highlight=False)
-        if exc.hint:
-            err.print(f"  hint: {exc.hint}", highlight=False)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        err.print("interrupted")
-        sys.exit(130)
-    except Exception as exc:  # a bug in efbuild: say so in one line, keep the trace for debugging
-        if os.environ.get("EFBUILD_DEBUG"):
-            raise
-        err.print(f"[bold red]internal error[/]: {type(exc).__name__}: {exc}", highlight=False)
-        err.print("  hint: rerun with EFBUILD_DEBUG=1 for the traceback, and report it", highlight=False)
-        sys.exit(70)
+    run_click(cli, "efbuild", argv)

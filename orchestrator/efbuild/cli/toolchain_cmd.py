@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 
 import click
 from rich.table import Table
@@ -15,7 +14,7 @@ from efbuild.checks.run import runner_for
 from efbuild.cli.common import Context, json_option, pass_context, resolve_targets
 from efbuild.errors import ToolchainUnavailable
 from efbuild.target import Target
-from efbuild.toolchain import Missing, resolve_toolchain, enable_commands
+from efbuild.toolchain import Missing, resolve_toolchain
 from efbuild.ui import emit_json, err, out
 
 

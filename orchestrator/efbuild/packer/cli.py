@@ -7,7 +7,6 @@ on stderr, `--json` documents with schema 1, one exit code per failure kind.
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import click
@@ -15,8 +14,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from efbuild import __version__, cache
+from efbuild.cli.runner import run_click
 from efbuild.container import FORMAT_VERSION
-from efbuild.errors import EfbuildError
 from efbuild.packer import build as build_module
 from efbuild.packer.base_binary import check_base_binary, validate_target, validate_version
 from efbuild.packer.config import load_config
@@ -234,35 +233,8 @@ def _size(length: int) -> str:
 # --- entry point -----------------------------------------------------------------------
 
 
-def _report(exc: EfbuildError) -> None:
-    err.print(f"[bold red]error[/]: {escape(exc.message)}", highlight=False)
-    for detail in getattr(exc, "details", ()):
-        err.print(f"  - {detail}", markup=False, highlight=False)
-    if exc.hint:
-        err.print(f"  hint: {exc.hint}", markup=False, highlight=False)
-
-
 def main(argv: list[str] | None = None) -> None:
-    try:
-        cli.main(args=argv, prog_name=PROG, standalone_mode=False)
-    except click.exceptions.Abort:
-        err.print("aborted")
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except EfbuildError as exc:  # PackerError, ContainerError, CacheError
-        _report(exc)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        err.print("interrupted")
-        sys.exit(130)
-    except Exception as exc:  # a bug in the packer: one line, the trace on request
-        if os.environ.get("EFBUILD_DEBUG"):
-            raise
-        err.print(f"[bold red]internal error[/]: {escape(f'{type(exc).__name__}: {exc}')}", highlight=False)
-        err.print("  hint: rerun with EFBUILD_DEBUG=1 for the traceback, and report it", highlight=False)
-        sys.exit(70)
+    run_click(cli, PROG, argv)
 
 
 __all__ = ["cli", "main"]
