@@ -161,3 +161,13 @@ def test_a_tampered_archive_is_refused_and_nothing_is_cached(published: Path, tm
     assert "SHA256SUMS" in done.stderr or "sha256" in done.stderr.lower()
     assert not list(cache.rglob("encoderfile-runtime"))
     assert not (tmp_path / "embedding.encoderfile").exists()
+
+
+def test_cross_packed_aarch64_encoderfile_runs_under_qemu(farm: Farm, results_by_key, tmp_path: Path):
+    """The farm's aarch64 runtime, packed here for aarch64, reads its own payload under qemu."""
+    assert results_by_key["aarch64-unknown-linux-gnu"]["state"] in ("built", "up to date")
+    env = {"ENCODERFILE_CACHE_DIR": str(farm.cache_dir)}
+    executable = pack(tmp_path, "token_classification", env, "--target", "aarch64-unknown-linux-gnu")
+    done = subprocess.run(["qemu-aarch64", executable, "inspect"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["model_type"] == "TOKEN_CLASSIFICATION"
