@@ -34,6 +34,7 @@ lint:
     cargo clippy -p encoderfile-runtime --all-targets -- -D warnings
     {{venv}}/python tools/gen_glibc_policies.py --check
 
-# Timings and sizes of cold and warm builds (prints figures; not a test)
+# Figures, not tests: cold and warm --all (times, sizes), then packing speed against a copy
 bench *ARGS:
     {{venv}}/python bench/build_matrix.py {{ARGS}}
+    {{venv}}/python bench/pack_speed.py
