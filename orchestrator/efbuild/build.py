@@ -18,6 +18,7 @@ from filelock import FileLock
 
 from efbuild import cache
 from efbuild.backends import BuildRequest, get_backend
+from efbuild.backends.cargo_process import build_machine_paths
 from efbuild.checks import CheckContext, CheckResult, run_checks
 from efbuild.errors import BuildFailed
 from efbuild.fingerprint import build_fingerprint, file_sha256, source_hash
@@ -179,7 +180,8 @@ def _build_one(job: _Job) -> Outcome:
         return job.outcome(BUILD_FAILED, reason=exc.message)
     atomic_copy(produced, job.paths.binary)
     job.reporter.step(target, "checking")
-    results = run_checks(job.paths.binary, CheckContext(target, job.runtime_version))
+    leak_dirs = tuple(str(p) for p in [*build_machine_paths(request, os.environ), Path.home()])
+    results = run_checks(job.paths.binary, CheckContext(target, job.runtime_version, leak_dirs))
     record = _record(job, fingerprint, toolchain, identity, results)
     save_record(job.paths, record)
     if record.status != "passed":

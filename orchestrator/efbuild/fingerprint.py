@@ -69,6 +69,8 @@ def build_fingerprint(*, source: str, target: Target, toolchain: Toolchain, back
         "backend": backend,
         "backend_identity": dict(backend_identity),
         "profile": profile,
+        # Bumped when efbuild changes the flags it adds itself (1: --remap-path-prefix).
+        "efbuild_flags": 1,
         "env": {name: environ.get(name) for name in RELEVANT_ENV},
     }
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()

@@ -37,6 +37,8 @@ def test_every_official_target_is_built_checked_and_installed(farm: Farm, result
     assert result["record"]["status"] == "passed"
     assert Path(result["installed"]).is_file()
     assert result["record"]["toolchain"]["route"] in ("rustup", "system", "build-std")
+    # No source path of this machine (cargo registry, checkout, work dir, std source) inside.
+    assert checks_of(result)["paths"]["status"] == "passed", checks_of(result)["paths"]["problems"]
 
 
 def test_aarch64_linux_ran_under_qemu(results_by_key):
@@ -86,6 +88,7 @@ def test_musl_targets_are_static_and_run(musl_results, key):
     checks = checks_of(result)
     elf = checks["elf"]["facts"]
     assert elf["static"] is True and elf["interpreter"] is None and elf["needed"] == []
+    assert checks["paths"]["status"] == "passed", checks["paths"]["problems"]
     assert checks["run"]["status"] == "passed"
 
 

@@ -31,13 +31,41 @@ def common_cargo_args(request: BuildRequest) -> list[str]:
     ]
 
 
-def build_env(request: BuildRequest, extra: Mapping[str, str]) -> dict[str, str]:
+def cargo_home(environ: Mapping[str, str]) -> Path:
+    return Path(environ.get("CARGO_HOME") or Path.home() / ".cargo")
+
+
+def build_machine_paths(request: BuildRequest, environ: Mapping[str, str]) -> dict[Path, str]:
+    """Directories of this machine that end up in panic locations, and what they become.
+
+    The same sources then give the same bytes wherever they were built, and a base binary
+    does not tell its users where the farm keeps its files.
+    """
+    mapping = {
+        cargo_home(environ): "/cargo",
+        request.project_dir: "/encoderfile",
+        request.work_dir: "/efbuild-work",
+    }
+    if request.toolchain.route == "build-std":
+        source = Path(request.toolchain.std_source)
+        mapping[source] = "/rustc/library"
+        mapping[source.resolve()] = "/rustc/library"
+    return mapping
+
+
+def remap_flags(request: BuildRequest, environ: Mapping[str, str]) -> list[str]:
+    # RUSTFLAGS splits on spaces, so a directory with one in its name cannot be remapped.
+    return [f"--remap-path-prefix={path}={alias}"
+            for path, alias in build_machine_paths(request, environ).items() if " " not in str(path)]
+
+
+def build_env(request: BuildRequest, extra: Mapping[str, str], rustflags: Sequence[str] = ()) -> dict[str, str]:
     env = {**os.environ, **request.toolchain.env, **extra}
-    if request.target.rustflags:
-        # RUSTFLAGS, not target.<triple>.rustflags: cargo-zigbuild sets its own flags through
-        # the environment, which would shadow the config. With --target, RUSTFLAGS reaches
-        # the target's code (and a -Zbuild-std std) but not build scripts.
-        env["RUSTFLAGS"] = " ".join(filter(None, [env.get("RUSTFLAGS", ""), *request.target.rustflags]))
+    # RUSTFLAGS, not target.<triple>.rustflags: cargo-zigbuild sets its own flags through
+    # the environment, which would shadow the config. With --target, RUSTFLAGS reaches
+    # the target's code (and a -Zbuild-std std) but not build scripts.
+    flags = [env.get("RUSTFLAGS", ""), *remap_flags(request, env), *rustflags, *request.target.rustflags]
+    env["RUSTFLAGS"] = " ".join(filter(None, flags))
     # Colour codes make the kept log unreadable.
     env["CARGO_TERM_COLOR"] = "never"
     return env

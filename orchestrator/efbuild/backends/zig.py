@@ -73,7 +73,11 @@ class ZigBackend:
         }
         if target.is_darwin and target.macos_min:
             env["MACOSX_DEPLOYMENT_TARGET"] = target.macos_min
+        rustflags: list[str] = []
         if target.is_darwin and not request.toolchain.compiler.can_strip_macho():
-            # Without rust-objcopy the profile's `strip` makes rustc fail; ship unstripped.
+            # Without rust-objcopy the profile's `strip` makes rustc fail, so rustc may not
+            # strip; the linker still drops the debug map (-S), whose stabs would name
+            # object files and zig's lib dir on this machine.
             env[f"CARGO_PROFILE_{request.profile.upper().replace('-', '_')}_STRIP"] = "false"
-        return run_logged(argv, request, build_env(request, env))
+            rustflags.append("-Clink-arg=-Wl,-S")
+        return run_logged(argv, request, build_env(request, env, rustflags))

@@ -7,10 +7,11 @@ from pathlib import Path
 from efbuild.checks.base import Check, CheckContext, CheckResult
 from efbuild.checks.elf import ElfCheck
 from efbuild.checks.macho import MachOCheck
+from efbuild.checks.paths import BuildPathsCheck
 from efbuild.checks.run import RunCheck
 
 # Static checks first: never execute a binary that is already known to be wrong.
-REGISTRY: dict[str, Check] = {check.name: check for check in (ElfCheck(), MachOCheck(), RunCheck())}
+REGISTRY: dict[str, Check] = {check.name: check for check in (ElfCheck(), MachOCheck(), BuildPathsCheck(), RunCheck())}
 
 
 def run_checks(binary: Path, context: CheckContext) -> list[CheckResult]:

@@ -15,6 +15,8 @@ Status = Literal["passed", "failed", "skipped"]
 class CheckContext:
     target: Target
     runtime_version: str  # what `--version` of the binary must print
+    # Directories of the build machine that must not appear in the binary.
+    build_paths: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

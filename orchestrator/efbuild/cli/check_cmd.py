@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import click
 from rich.table import Table
 from rich.text import Text
 
+from efbuild.backends.cargo_process import cargo_home
 from efbuild.checks import CheckContext, run_checks
 from efbuild.checks.detect import guess_triple
 from efbuild.cli.common import Context, glibc_option, json_option, macos_min_option, pass_context, resolve_targets
@@ -52,7 +54,9 @@ def check_command(ctx: Context, path: Path, triple: str | None, glibc: str | Non
     if no_run:
         target = type(target)(**{**target.__dict__, "smoke": ()})
     version = runtime_version or ctx.settings().runtime_version()
-    results = run_checks(path, CheckContext(target, version))
+    settings = ctx.settings()
+    leak_dirs = (str(settings.project_dir), str(settings.work_dir), str(cargo_home(os.environ)), str(Path.home()))
+    results = run_checks(path, CheckContext(target, version, leak_dirs))
     passed = all(r.passed for r in results)
     if as_json:
         emit_json("check", {"path": str(path), "target": target.key, "passed": passed,
