@@ -206,3 +206,22 @@ def test_concurrent_installs_leave_one_intact_entry(farm: Farm, build_all, tmp_p
     assert [(e["triple"], e["verified"]) for e in listed["entries"]] == [(HOST, True)]
     leftovers = [p.name for p in (cache / "base-binaries/encoderfile/1.0.0" / HOST).iterdir()]
     assert sorted(leftovers) == ["encoderfile-runtime", "encoderfile-runtime.sha256"]
+
+
+def test_same_sources_elsewhere_give_identical_binaries(farm: Farm, build_all, tmp_path: Path, project_dir: Path):
+    """Another checkout path and a cold work dir, two targets at once: the same bytes.
+
+    Building both in parallel on a cold work dir also guards against tool caches that
+    parallel builds would race on.
+    """
+    import shutil
+
+    copy = tmp_path / "elsewhere"
+    shutil.copytree(project_dir, copy, ignore=shutil.ignore_patterns("target", ".venv", ".git", "__pycache__"))
+    keys = ["x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu"]
+    env = {"EFBUILD_WORK_DIR": str(tmp_path / "work")}
+    document = farm.efbuild_json("--project-dir", str(copy), "targets", "build", *keys, "--jobs", "2", env=env)
+    for result in document["results"]:
+        assert result["state"] == "built", result
+        shared = json.loads((farm.build_dir(result["key"]) / "record.json").read_text())
+        assert result["record"]["sha256"] == shared["sha256"], result["key"]

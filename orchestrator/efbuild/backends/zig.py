@@ -69,7 +69,9 @@ class ZigBackend:
             "CARGO_ZIGBUILD_PYTHON_PATH": sys.executable,
             "ZIG_GLOBAL_CACHE_DIR": str(request.work_dir / "zig" / "global-cache"),
             "ZIG_LOCAL_CACHE_DIR": str(request.work_dir / "zig" / "local-cache"),
-            "CARGO_ZIGBUILD_CACHE_DIR": str(request.work_dir / "zig" / "cargo-zigbuild"),
+            # Per build: parallel cargo-zigbuild runs race creating wrappers in a shared one
+            # ("File exists"); zig's own cache is safe to share (it locks).
+            "CARGO_ZIGBUILD_CACHE_DIR": str(request.target_dir.parent / "cargo-zigbuild"),
         }
         if target.is_darwin and target.macos_min:
             env["MACOSX_DEPLOYMENT_TARGET"] = target.macos_min
