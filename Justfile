@@ -28,8 +28,9 @@ test *ARGS:
 test-fast *ARGS:
     {{venv}}/python -m pytest -m "not integration" {{ARGS}}
 
-# Rust and Python style checks
+# Rust and Python style checks, and freshness of generated data
 lint:
+    {{venv}}/ruff check orchestrator tests tools bench
     cargo fmt --check
     cargo clippy -p encoderfile-runtime --all-targets -- -D warnings
     {{venv}}/python tools/gen_glibc_policies.py --check

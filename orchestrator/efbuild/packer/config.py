@@ -153,9 +153,10 @@ def _read_yaml(source: Path) -> Any:
     try:
         text = source.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise PackerConfigError(f"{source}: no such file", hint="pass the build config with -f encoderfile.yml")
+        raise PackerConfigError(f"{source}: no such file",
+                                hint="pass the build config with -f encoderfile.yml") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise PackerConfigError(f"{source}: cannot read: {getattr(exc, 'strerror', None) or exc}")
+        raise PackerConfigError(f"{source}: cannot read: {getattr(exc, 'strerror', None) or exc}") from exc
     try:
         return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
