@@ -148,7 +148,7 @@ def _record(job: _Job, fingerprint: str, toolchain: Toolchain, identity: dict[st
 
 def _install(job: _Job, record: BuildRecord) -> Path:
     version = job.options.install_version or job.runtime_version
-    return cache.install(job.settings.cache_dir, version, job.target.triple, Path(record.binary))
+    return cache.install(job.settings.cache_dir, version, job.target.triple, Path(record.binary), record.sha256)
 
 
 def _build_one(job: _Job) -> Outcome:

@@ -63,10 +63,13 @@ class CacheEntry:
                 "size": self.size, "sha256": self.sha256, "verified": self.verified}
 
 
-def install(cache_dir: Path, version: str, triple: str, binary: Path) -> Path:
-    """Place a checked binary where the packer looks; atomic and under a lock."""
+def install(cache_dir: Path, version: str, triple: str, binary: Path, digest: str | None = None) -> Path:
+    """Place a checked binary where the packer looks; atomic and under a lock.
+
+    `digest` is the binary's sha256 when the caller has just verified it.
+    """
     destination = entry_dir(cache_dir, version, triple) / BINARY_NAME
-    digest = file_sha256(binary)
+    digest = digest or file_sha256(binary)
     try:
         with _locked(cache_dir):
             atomic_copy(binary, destination, mode=0o755)
@@ -77,9 +80,10 @@ def install(cache_dir: Path, version: str, triple: str, binary: Path) -> Path:
     return destination
 
 
-def _read_sidecar(binary: Path) -> str | None:
+def recorded_sha256(binary: Path) -> str | None:
+    """The sha256 efbuild recorded when it installed `binary`; None if nothing recorded one."""
     try:
-        return binary.with_name(BINARY_NAME + CHECKSUM_SUFFIX).read_text().split()[0]
+        return binary.with_name(BINARY_NAME + CHECKSUM_SUFFIX).read_text().split()[0].lower()
     except (OSError, IndexError):
         return None
 
@@ -90,7 +94,7 @@ def list_entries(cache_dir: Path) -> list[CacheEntry]:
     for binary in sorted(root.glob(f"*/*/{BINARY_NAME}")):
         version, triple = binary.parent.parent.name, binary.parent.name
         entries.append(CacheEntry(version, triple, binary, binary.stat().st_size,
-                                  file_sha256(binary), _read_sidecar(binary)))
+                                  file_sha256(binary), recorded_sha256(binary)))
     return entries
 
 

@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from efbuild.checks.run import host_arch
 from efbuild.target import Target
 from efbuild.toolchain import DEBIAN_ARCH
-from efbuild.triples import host_triple
+from efbuild.triples import host_arch, host_triple
 
 
 @dataclass(frozen=True)

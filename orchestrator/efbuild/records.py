@@ -63,19 +63,19 @@ class BuildRecord:
     schema: int = RECORD_SCHEMA
     facts: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def glibc_required(self) -> str | None:
+    def check_fact(self, check_name: str, fact: str) -> Any:
         for check in self.checks:
-            if check.get("check") == "elf":
-                return check.get("facts", {}).get("glibc_required")
+            if check.get("check") == check_name:
+                return check.get("facts", {}).get(fact)
         return None
 
     @property
+    def glibc_required(self) -> str | None:
+        return self.check_fact("elf", "glibc_required")
+
+    @property
     def macos_required(self) -> str | None:
-        for check in self.checks:
-            if check.get("check") == "macho":
-                return check.get("facts", {}).get("macos_min_required")
-        return None
+        return self.check_fact("macho", "macos_min_required")
 
     @property
     def floor_required(self) -> str:
@@ -84,7 +84,7 @@ class BuildRecord:
             return f"glibc {self.glibc_required}"
         if self.macos_required:
             return f"macOS {self.macos_required}"
-        return "static" if any(c.get("facts", {}).get("static") for c in self.checks) else "-"
+        return "static" if self.check_fact("elf", "static") else "-"
 
     def binary_intact(self) -> bool:
         path = Path(self.binary)

@@ -67,10 +67,15 @@ def parse_triple(text: str) -> Triple:
     return Triple(arch=arch, vendor=vendor, os=os_name, env=env, glibc=glibc)
 
 
+def host_arch() -> str:
+    """This machine's architecture, by the name triples use."""
+    machine = platform.machine().lower()
+    return {"amd64": "x86_64", "arm64": "aarch64"}.get(machine, machine)
+
+
 def host_triple() -> str:
     """The triple of the machine efbuild runs on (linux-gnu or apple-darwin)."""
-    machine = platform.machine().lower()
-    arch = {"amd64": "x86_64", "arm64": "aarch64"}.get(machine, machine)
+    arch = host_arch()
     system = platform.system()
     if system == "Darwin":
         return f"{arch}-apple-darwin"

@@ -19,8 +19,8 @@ def run_checks(binary: Path, context: CheckContext) -> list[CheckResult]:
     for check in REGISTRY.values():
         if not check.applies_to(context.target):
             continue
-        if check.name == "run" and any(r.status == "failed" for r in results):
-            results.append(CheckResult("run", "skipped", "not run: an earlier check failed"))
+        if check.executes_binary and any(r.status == "failed" for r in results):
+            results.append(CheckResult(check.name, "skipped", "not run: an earlier check failed"))
             continue
         results.append(check.run(binary, context))
     return results

@@ -49,6 +49,7 @@ class CheckResult:
 
 class Check(Protocol):
     name: ClassVar[str]
+    executes_binary: ClassVar[bool]  # such checks are skipped once a static check failed
 
     def applies_to(self, target: Target) -> bool: ...
 

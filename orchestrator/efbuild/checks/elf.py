@@ -444,6 +444,7 @@ def policy_for(target: Target) -> GlibcPolicy | None:
 
 class ElfCheck:
     name: ClassVar[str] = "elf"
+    executes_binary: ClassVar[bool] = False
 
     def applies_to(self, target: Target) -> bool:
         return target.os == "linux"

@@ -627,6 +627,7 @@ def success_summary(info: MachOInfo) -> str:
 
 class MachOCheck:
     name: ClassVar[str] = "macho"
+    executes_binary: ClassVar[bool] = False
 
     def applies_to(self, target: Target) -> bool:
         return target.os == "macos"

@@ -43,6 +43,7 @@ def find_build_paths(data: bytes, prefixes: list[bytes]) -> dict[str, list[str]]
 
 class BuildPathsCheck:
     name: ClassVar[str] = "paths"
+    executes_binary: ClassVar[bool] = False
 
     def applies_to(self, target: Target) -> bool:
         return True

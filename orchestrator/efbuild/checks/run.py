@@ -10,14 +10,10 @@ from typing import ClassVar
 
 from efbuild.checks.base import CheckContext, CheckResult
 from efbuild.target import SmokeRun, Target
+from efbuild.triples import host_arch
 
 RUN_TIMEOUT_SECONDS = 60
 OUTPUT_KEPT = 2000
-
-
-def host_arch() -> str:
-    machine = platform.machine().lower()
-    return {"amd64": "x86_64", "arm64": "aarch64"}.get(machine, machine)
 
 
 def runner_for(target: Target) -> tuple[list[str] | None, str]:
@@ -60,6 +56,7 @@ def _judge(run: SmokeRun, code: int | None, output: str, context: CheckContext) 
 
 class RunCheck:
     name: ClassVar[str] = "run"
+    executes_binary: ClassVar[bool] = True
 
     def applies_to(self, target: Target) -> bool:
         return bool(target.smoke)

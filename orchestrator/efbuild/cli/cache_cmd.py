@@ -61,7 +61,7 @@ def install_command(ctx: Context, triples: tuple[str, ...], version: str | None,
         if record is None or record.status != "passed" or not record.binary_intact():
             err.print(f"[yellow]{target.key}[/]: no passing build to install (efbuild targets build {target.key})")
             continue
-        path = cache.install(settings.cache_dir, version, target.triple, Path(record.binary))
+        path = cache.install(settings.cache_dir, version, target.triple, Path(record.binary), record.sha256)
         out.print(f"{target.key}: {path}")
         installed += 1
     if not installed:

@@ -51,15 +51,21 @@ def compact_json(document: Any) -> bytes:
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
 
 
-def load_json(path: Path, problems: list[str]) -> Any | None:
-    """A JSON document, or None after recording why it cannot be read."""
+def read_text(path: Path, problems: list[str], *, missing_note: str = "") -> str | None:
+    """A file's UTF-8 text, or None after recording why it cannot be read."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        problems.append(f"{path}: no such file")
-        return None
+        problems.append(f"{path}: no such file{missing_note}")
     except (OSError, UnicodeDecodeError) as exc:
         problems.append(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}")
+    return None
+
+
+def load_json(path: Path, problems: list[str]) -> Any | None:
+    """A JSON document, or None after recording why it cannot be read."""
+    text = read_text(path, problems)
+    if text is None:
         return None
     try:
         return json.loads(text, parse_constant=_refuse_constant)
@@ -372,13 +378,8 @@ def _describe_padding(padding: dict) -> str:
 def read_transform(source: TransformSource, problems: list[str]) -> str | None:
     """The Lua source, trimmed as the reference trims it; None after recording a problem."""
     if source.path is not None:
-        try:
-            text = source.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            problems.append(f"{source.path}: no such file (encoderfile.transform.path)")
-            return None
-        except (OSError, UnicodeDecodeError) as exc:
-            problems.append(f"{source.path}: cannot read: {getattr(exc, 'strerror', None) or exc}")
+        text = read_text(source.path, problems, missing_note=" (encoderfile.transform.path)")
+        if text is None:
             return None
     else:
         text = source.inline or ""

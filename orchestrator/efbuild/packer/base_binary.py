@@ -159,14 +159,13 @@ def _require_executable_file(path: Path, label: str) -> None:
 
 def _require_sidecar_match(path: Path, label: str) -> None:
     """efbuild records each cached binary's sha256 beside it; a mismatch means it changed since."""
-    sidecar = path.with_name(BINARY_NAME + cache.CHECKSUM_SUFFIX)
-    try:
-        recorded = sidecar.read_text().split()[0].lower()
-    except (OSError, IndexError):
+    recorded = cache.recorded_sha256(path)
+    if recorded is None:
         return  # installed by something that records no checksum (the reference packer)
     actual = file_sha256(path)
     if actual != recorded:
-        raise BaseBinaryError(f"cached base binary {label} has sha256 {actual}, but {sidecar.name} recorded "
+        raise BaseBinaryError(f"cached base binary {label} has sha256 {actual}, but "
+                              f"{BINARY_NAME}{cache.CHECKSUM_SUFFIX} recorded "
                               f"{recorded}; it changed since it was installed, refusing it",
                               hint="reinstall it (encoderfile runtime remove, then build or add it again)")
 
